@@ -1,10 +1,16 @@
 // Command spikewatch counts CloudTrail API calls per minute (count, agent), indexes them into
-// OpenSearch (hub) and finds spikes in them.
+// OpenSearch (hub) and generates realistic workloads to try it on (generate).
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spikewatch/spikewatch/agent"
+	"github.com/spikewatch/spikewatch/internal/cli"
 )
 
 const usage = `usage: spikewatch <command> [flags]
@@ -13,8 +19,10 @@ commands:
   count PATH...   count CloudTrail files (a file or directory tree) and print the counts
   agent           read CloudTrail and stream counts to a hub
   hub             receive counts from agents and index them into OpenSearch
-  generate        write a realistic multi-account CloudTrail workload
+  generate        write a realistic multi-account CloudTrail workload with incidents
   version         print the version
+
+Run 'spikewatch <command> -h' for a command's flags.
 `
 
 var version = "dev"
@@ -24,13 +32,28 @@ func main() {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
+	agent.Version = version
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	args := os.Args[2:]
+	var code int
 	switch os.Args[1] {
+	case "count":
+		code = cli.Count(ctx, args, os.Stdout, os.Stderr)
+	case "agent":
+		code = cli.Agent(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+	case "hub":
+		code = cli.Hub(ctx, args, os.Stdout, os.Stderr)
+	case "generate":
+		code = cli.Generate(ctx, args, os.Stdout, os.Stderr)
 	case "version":
 		fmt.Println(version)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
 		fmt.Fprintf(os.Stderr, "spikewatch: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
+		code = 2
 	}
+	stop()
+	os.Exit(code)
 }
