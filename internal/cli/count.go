@@ -156,4 +156,3 @@ func Row(c counting.Count) CountRow {
 		Principals: c.Principals, SourceIPs: c.SourceIPs, UserAgents: c.UserAgents, Extra: c.Extra,
 	}
 }
-

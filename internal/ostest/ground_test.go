@@ -215,7 +215,9 @@ func TestAlertingWebhook(t *testing.T) {
 	}, nil); err != nil {
 		t.Fatalf("create channel: %v", err)
 	}
-	t.Cleanup(func() { _ = e.Client.Do(context.Background(), http.MethodDelete, "/_plugins/_notifications/configs/"+cfgID, nil, nil) })
+	t.Cleanup(func() {
+		_ = e.Client.Do(context.Background(), http.MethodDelete, "/_plugins/_notifications/configs/"+cfgID, nil, nil)
+	})
 	var mon struct {
 		ID string `json:"_id"`
 	}
@@ -230,7 +232,9 @@ func TestAlertingWebhook(t *testing.T) {
 	}, &mon); err != nil {
 		t.Fatalf("create monitor: %v", err)
 	}
-	t.Cleanup(func() { _ = e.Client.Do(context.Background(), http.MethodDelete, "/_plugins/_alerting/monitors/"+mon.ID, nil, nil) })
+	t.Cleanup(func() {
+		_ = e.Client.Do(context.Background(), http.MethodDelete, "/_plugins/_alerting/monitors/"+mon.ID, nil, nil)
+	})
 	if err := e.Client.Do(ctx, http.MethodPost, "/_plugins/_alerting/monitors/"+mon.ID+"/_execute?dryrun=false", nil, nil); err != nil {
 		t.Fatalf("execute: %v", err)
 	}
@@ -267,4 +271,3 @@ func contains(xs []string, s string) bool {
 	}
 	return false
 }
-

@@ -5,9 +5,9 @@ package replay
 import (
 	"compress/gzip"
 	"context"
-	"errors"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
