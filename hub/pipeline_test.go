@@ -47,7 +47,7 @@ type hubOpts struct {
 	addr   string
 }
 
-func startHub(t *testing.T, e *ostest.Env, o hubOpts) *hub.Hub {
+func startHub(t testing.TB, e *ostest.Env, o hubOpts) *hub.Hub {
 	t.Helper()
 	url := e.URL
 	if o.osURL != "" {
@@ -456,7 +456,7 @@ func TestHubKill9(t *testing.T) {
 	assertSame(t, expected(t, gen), indexed(t, e))
 }
 
-func openStreamNoWelcome(ctx context.Context, t *testing.T, addr, tok string) pb.IngestService_StreamClient {
+func openStreamNoWelcome(ctx context.Context, t testing.TB, addr, tok string) pb.IngestService_StreamClient {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -470,7 +470,7 @@ func openStreamNoWelcome(ctx context.Context, t *testing.T, addr, tok string) pb
 	return s
 }
 
-func openStream(ctx context.Context, t *testing.T, addr, tok string) pb.IngestService_StreamClient {
+func openStream(ctx context.Context, t testing.TB, addr, tok string) pb.IngestService_StreamClient {
 	t.Helper()
 	s := openStreamNoWelcome(ctx, t, addr, tok)
 	if err := s.Send(&pb.StreamRequest{Msg: &pb.StreamRequest_Hello{Hello: &pb.Hello{AgentId: "raw-test"}}}); err != nil {

@@ -20,6 +20,7 @@ commands:
   agent           read CloudTrail and stream counts to a hub
   hub             receive counts from agents and index them into OpenSearch
   generate        write a realistic multi-account CloudTrail workload with incidents
+  totals          what the hub indexed, per account and API
   version         print the version
 
 Run 'spikewatch <command> -h' for a command's flags.
@@ -46,6 +47,8 @@ func main() {
 		code = cli.Hub(ctx, args, os.Stdout, os.Stderr)
 	case "generate":
 		code = cli.Generate(ctx, args, os.Stdout, os.Stderr)
+	case "totals":
+		code = cli.Totals(ctx, args, os.Stdout, os.Stderr)
 	case "version":
 		fmt.Println(version)
 	case "-h", "--help", "help":
