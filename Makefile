@@ -65,7 +65,7 @@ synth: ## CloudFormation templates into stacksets/cdk.out
 	cd stacksets && $(GO) run . synth
 
 deploy: ## cdk deploy (needs the CDK CLI and AWS credentials; see README)
-	cd stacksets && npx --no-install cdk deploy --all
+	cd stacksets && npx --no-install cdk deploy --all $(CDK_ARGS)
 
 clean:
 	rm -rf bin stacksets/cdk.out

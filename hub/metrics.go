@@ -9,6 +9,7 @@ type metrics struct {
 	countsIndexed prometheus.Counter
 	rejected      *prometheus.CounterVec
 	bulkSeconds   prometheus.Histogram
+	webhooks      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -25,6 +26,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		bulkSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spikewatch_hub_bulk_seconds",
 			Help: "Duration of bulk writes.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
 	}
-	reg.MustRegister(m.streams, m.streamErrors, m.batches, m.countsIndexed, m.rejected, m.bulkSeconds)
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spikewatch_hub_alert_webhooks_total",
+		Help: "Alert webhook posts, by outcome (accepted, forbidden, bad_request)."}, []string{"outcome"})
+	reg.MustRegister(m.streams, m.streamErrors, m.batches, m.countsIndexed, m.rejected, m.bulkSeconds, m.webhooks)
 	return m
 }

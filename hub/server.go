@@ -58,6 +58,8 @@ type Settings struct {
 	Auth    Authenticator
 	// Registry receives the metrics; nil makes a new one.
 	Registry *prometheus.Registry
+	// Alerts, when set, serves GET /api/v1/alerts and the monitors' webhook.
+	Alerts *AlertSettings
 }
 
 // Hub is a running hub.
@@ -75,6 +77,7 @@ type Hub struct {
 	grpc             *grpc.Server
 	http             *http.Server
 	ready            atomic.Bool
+	alertSecret      string
 }
 
 // New checks the configuration and prepares a hub; Start runs it.
@@ -172,6 +175,16 @@ func (h *Hub) Start(ctx context.Context) error {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(h.reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("GET /healthz", h.healthz)
+		if h.set.Alerts != nil {
+			if err := h.ensureWebhookSecret(ctx); err != nil {
+				h.grpc.Stop()
+				return fmt.Errorf("hub: %w", err)
+			}
+			if h.set.Alerts.Store != nil {
+				mux.HandleFunc("GET /api/v1/alerts", h.handleAlerts)
+			}
+			mux.HandleFunc("POST /api/v1/alerts/webhook", h.handleWebhook)
+		}
 		h.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := h.http.Serve(h.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
