@@ -11,8 +11,10 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/spikewatch/spikewatch/internal/adsync"
 	"github.com/spikewatch/spikewatch/internal/alerts"
 	"github.com/spikewatch/spikewatch/internal/search"
 )
@@ -24,6 +26,9 @@ type AlertSettings struct {
 	// WebhookSecret authenticates the OpenSearch monitors' webhook; "" makes the hub generate one and
 	// keep it in the <prefix>-hub-state index so every replica shares it.
 	WebhookSecret string
+
+	mu     sync.Mutex
+	secret string
 }
 
 // WebhookHeader carries the webhook secret.
@@ -47,9 +52,23 @@ type WebhookPayload struct {
 // WebhookSecret returns the secret the alert webhook expects (after Start).
 func (h *Hub) WebhookSecret() string { return h.alertSecret }
 
+// Secret returns the webhook secret once the hub has loaded or generated it ("" before).
+func (s *AlertSettings) Secret() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.secret
+}
+
+func (s *AlertSettings) setSecret(v string) {
+	s.mu.Lock()
+	s.secret = v
+	s.mu.Unlock()
+}
+
 func (h *Hub) ensureWebhookSecret(ctx context.Context) error {
 	if h.set.Alerts.WebhookSecret != "" {
 		h.alertSecret = h.set.Alerts.WebhookSecret
+		h.set.Alerts.setSecret(h.alertSecret)
 		return nil
 	}
 	index := h.cfg.IndexPrefix + "-hub-state"
@@ -59,6 +78,7 @@ func (h *Hub) ensureWebhookSecret(ctx context.Context) error {
 	err := h.set.Search.GetDoc(ctx, index, "webhook-secret", &doc)
 	if err == nil && doc.Secret != "" {
 		h.alertSecret = doc.Secret
+		h.set.Alerts.setSecret(h.alertSecret)
 		return nil
 	}
 	if err != nil && !errors.Is(err, search.ErrNotFound) {
@@ -73,6 +93,7 @@ func (h *Hub) ensureWebhookSecret(ctx context.Context) error {
 		return fmt.Errorf("store webhook secret: %w", err)
 	}
 	h.alertSecret = doc.Secret
+	h.set.Alerts.setSecret(h.alertSecret)
 	h.log.Info("generated the alert webhook secret", "index", index)
 	return nil
 }
@@ -88,6 +109,16 @@ func (h *Hub) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.m.webhooks.WithLabelValues("bad_request").Inc()
 		http.Error(w, "read body", http.StatusBadRequest)
+		return
+	}
+	if sigs, ok := adsyncSignals(body); ok {
+		for _, sig := range sigs {
+			if err := h.set.Alerts.Manager.Observe(r.Context(), sig); err != nil {
+				h.log.Warn("webhook alert", "err", err)
+			}
+		}
+		h.m.webhooks.WithLabelValues("accepted").Inc()
+		w.WriteHeader(http.StatusAccepted)
 		return
 	}
 	var p WebhookPayload
@@ -128,4 +159,39 @@ func (h *Hub) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"alerts": list})
+}
+
+// adsyncSignals reads the message of a monitor that internal/adsync installed.
+func adsyncSignals(body []byte) ([]alerts.Signal, bool) {
+	var probe struct {
+		Version int `json:"spikewatch"`
+	}
+	if json.Unmarshal(body, &probe) != nil || probe.Version == 0 {
+		return nil, false
+	}
+	msg, err := adsync.ParseMessage(body)
+	if err != nil {
+		return nil, false
+	}
+	bas, err := msg.Alerts()
+	if err != nil {
+		return nil, false
+	}
+	end, _ := time.Parse(time.RFC3339, msg.PeriodEnd)
+	var out []alerts.Signal
+	for _, b := range bas {
+		if !b.Found {
+			continue
+		}
+		start, stop := b.Start, b.End
+		if start.IsZero() {
+			start = end.Add(-time.Minute)
+		}
+		if stop.IsZero() {
+			stop = end
+		}
+		out = append(out, alerts.Signal{Time: start.Truncate(time.Minute), End: stop.Truncate(time.Minute), AccountID: b.AccountID, API: msg.API,
+			Entity: b.Entity, Grade: b.Grade, Confidence: b.Confidence, Source: "opensearch-ad"})
+	}
+	return out, true
 }

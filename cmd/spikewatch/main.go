@@ -21,6 +21,7 @@ commands:
   hub             receive counts from agents and index them into OpenSearch
   generate        write a realistic multi-account CloudTrail workload with incidents
   totals          what the hub indexed, per account and API
+  backtest        replay CloudTrail through agent, hub and detectors: what would have alerted
   version         print the version
 
 Run 'spikewatch <command> -h' for a command's flags.
@@ -47,6 +48,8 @@ func main() {
 		code = cli.Hub(ctx, args, os.Stdout, os.Stderr)
 	case "generate":
 		code = cli.Generate(ctx, args, os.Stdout, os.Stderr)
+	case "backtest":
+		code = cli.Backtest(ctx, args, os.Stdout, os.Stderr)
 	case "totals":
 		code = cli.Totals(ctx, args, os.Stdout, os.Stderr)
 	case "version":

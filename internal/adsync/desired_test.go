@@ -193,7 +193,7 @@ func TestDesiredMonitors(t *testing.T) {
 			`"gte":"{{period_end}}||-3m"`,
 			`"indices":["opensearch-ad-plugin-result-spikewatch*"]`,
 			`"parent_bucket_path":"composite_agg"`,
-			`"source":"params.max_grade \u003e= 0.7 \u0026\u0026 params.max_confidence \u003e= 0.6"`,
+			`"source":"params.max_grade \u003e= 0.7 \u0026\u0026 params.max_confidence \u003e= 0.9"`,
 			`"actionable_alerts":["DEDUPED","NEW"]`,
 			`"destination_id":"spikewatch-hub"`,
 			`"spikewatch":{"api":"` + m.API + `"`,

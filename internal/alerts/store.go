@@ -56,6 +56,9 @@ func (s *IndexStore) Query(ctx context.Context, f Filter) ([]*Alert, error) {
 	}
 	q := map[string]any{"size": f.Limit, "sort": []any{map[string]any{"start": "desc"}},
 		"query": map[string]any{"bool": map[string]any{"filter": must}}}
+	if err := s.Search.Refresh(ctx, s.Index); err != nil {
+		return nil, fmt.Errorf("alerts: %w", err)
+	}
 	var out []*Alert
 	err := s.Search.SearchDocs(ctx, s.Index, q, func(_ string, src json.RawMessage) error {
 		var a Alert

@@ -42,6 +42,8 @@ type BacktestOptions struct {
 	Publisher   notify.Publisher
 	Progress    io.Writer
 	Log         *slog.Logger
+	// Reuse skips the replay when the index prefix already holds counts (re-running detection).
+	Reuse bool
 }
 
 // BacktestResult is what a backtest found.
@@ -72,23 +74,45 @@ func RunBacktest(ctx context.Context, o BacktestOptions) (*BacktestResult, error
 	if err != nil {
 		return nil, err
 	}
+	reuse := false
+	if o.Reuse {
+		lo, _, err := sc.TimeRange(ctx, o.IndexPrefix)
+		reuse = err == nil && !lo.IsZero()
+		if reuse {
+			say("reusing the counts already in %s-counts-*", o.IndexPrefix)
+		}
+	}
+	if !reuse {
+		if err := replayInto(ctx, sc, &o, say); err != nil {
+			return nil, err
+		}
+	}
+	if err := sc.Refresh(ctx, o.IndexPrefix+"-counts-*"); err != nil {
+		return nil, err
+	}
+	return detectAndAlert(ctx, sc, o, say, start)
+}
+
+func replayInto(ctx context.Context, sc *search.Client, op *BacktestOptions, say func(string, ...any)) error {
+	o := *op
+	defer func() { *op = o }()
 	if o.HubAddr == "" {
 		if err := sc.DeleteIndex(ctx, o.IndexPrefix+"-counts-*"); err != nil {
-			return nil, fmt.Errorf("clear %s: %w", o.IndexPrefix, err)
+			return fmt.Errorf("clear %s: %w", o.IndexPrefix, err)
 		}
 		var b [12]byte
 		_, _ = rand.Read(b[:])
 		o.Token = "backtest-" + hex.EncodeToString(b[:])
 		var auth hub.DevTokens
 		if err := auth.Add(o.Token + "=*"); err != nil {
-			return nil, err
+			return err
 		}
 		h, err := hub.New(hub.Config{GRPCAddr: "127.0.0.1:0", IndexPrefix: o.IndexPrefix}, hub.Settings{Logger: o.Log, Search: sc, Catalog: o.Catalog, Auth: &auth})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := h.Start(ctx); err != nil {
-			return nil, err
+			return err
 		}
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -102,7 +126,7 @@ func RunBacktest(ctx context.Context, o BacktestOptions) (*BacktestResult, error
 	stats := &agent.Stats{}
 	a, err := agent.New(agent.Config{Hub: o.HubAddr, Token: o.Token, AgentID: "backtest", Once: true}, agent.Settings{Logger: o.Log, Catalog: o.Catalog, Stats: stats})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	say("replaying %s over gRPC", o.Events)
 	done := make(chan error, 1)
@@ -114,7 +138,7 @@ wait:
 		select {
 		case err := <-done:
 			if err != nil {
-				return nil, fmt.Errorf("replay: %w", err)
+				return fmt.Errorf("replay: %w", err)
 			}
 			break wait
 		case <-tick.C:
@@ -125,11 +149,12 @@ wait:
 	st := src.Stats()
 	say("replay done: %d files, %d events, %d counted, %d batches acknowledged, %d rejected", st.Files, st.Events, st.Matched, stats.Accepted.Load(), stats.Rejected.Load())
 	if stats.Rejected.Load() > 0 {
-		return nil, fmt.Errorf("the hub rejected %d batches: %s", stats.Rejected.Load(), stats.LastError())
+		return fmt.Errorf("the hub rejected %d batches: %s", stats.Rejected.Load(), stats.LastError())
 	}
-	if err := sc.Refresh(ctx, o.IndexPrefix+"-counts-*"); err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+func detectAndAlert(ctx context.Context, sc *search.Client, o BacktestOptions, say func(string, ...any), start time.Time) (*BacktestResult, error) {
 	if o.From.IsZero() || o.To.IsZero() {
 		lo, hi, err := sc.TimeRange(ctx, o.IndexPrefix)
 		if err != nil {
@@ -212,6 +237,7 @@ func Backtest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	catPath := fs.String("catalog", "", "catalog file")
 	accounts := fs.String("accounts", "", "accounts file (JSON: id -> {name, ou_path, tags}) for enrichment; default: truth.json beside generated events")
 	dashboards := fs.String("dashboards", "", "OpenSearch Dashboards URL for alert links")
+	reuse := fs.Bool("reuse", false, "skip the replay when --index-prefix already holds counts (re-run detection only)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -224,7 +250,7 @@ func Backtest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "spikewatch backtest:", err)
 		return 1
 	}
-	o := BacktestOptions{Events: *events, OpenSearch: *osURL, IndexPrefix: *prefix, HubAddr: *hubAddr, Token: *token, Catalog: cat, Dashboards: *dashboards, Progress: stderr}
+	o := BacktestOptions{Events: *events, OpenSearch: *osURL, IndexPrefix: *prefix, HubAddr: *hubAddr, Token: *token, Catalog: cat, Dashboards: *dashboards, Progress: stderr, Reuse: *reuse}
 	for _, p := range []struct {
 		s string
 		t *time.Time

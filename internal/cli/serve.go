@@ -38,8 +38,19 @@ func NewLogger(w io.Writer, jsonFormat bool, level slog.Level) *slog.Logger {
 func Hub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hub", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:7443", "gRPC address for agents")
-	httpAddr := fs.String("http", "127.0.0.1:7080", "address of /healthz and /metrics (empty: off)")
+	listen := fs.String("listen", envOr("SPIKEWATCH_LISTEN", "127.0.0.1:7443"), "gRPC address for agents (SPIKEWATCH_LISTEN)")
+	httpAddr := fs.String("http", envOr("SPIKEWATCH_HTTP_LISTEN", "127.0.0.1:7080"), "address of /healthz, /metrics and the alert API (empty: off; SPIKEWATCH_HTTP_LISTEN)")
+	detectMode := fs.String("detect", envOr("SPIKEWATCH_DETECT", "builtin"), "builtin (the hub's detector over the counts), opensearch (the AD plugin's detectors and alert monitors, kept in line with the catalog), or off")
+	windowDelay := fs.Duration("window-delay", 3*time.Minute, "how long after a minute ends it is scored (source delivery latency)")
+	snsTopic := fs.String("sns-topic-arn", os.Getenv("SPIKEWATCH_SNS_TOPIC_ARN"), "central SNS topic for alerts (SPIKEWATCH_SNS_TOPIC_ARN)")
+	awsEndpoint := fs.String("aws-endpoint", os.Getenv("SPIKEWATCH_AWS_ENDPOINT"), "endpoint for every AWS API (a local emulator); default: AWS")
+	webhookURL := fs.String("alert-webhook", os.Getenv("SPIKEWATCH_ALERT_WEBHOOK"), "also POST every alert to this URL (HMAC-signed with --alert-webhook-secret)")
+	webhookSinkSecret := fs.String("alert-webhook-secret", os.Getenv("SPIKEWATCH_ALERT_WEBHOOK_SECRET"), "secret for --alert-webhook signatures")
+	monitorSecret := fs.String("monitor-secret", os.Getenv("SPIKEWATCH_MONITOR_SECRET"), "secret the OpenSearch monitors' webhook must carry (default: generated and kept in OpenSearch)")
+	publicURL := fs.String("public-url", os.Getenv("SPIKEWATCH_WEBHOOK_URL"), "URL at which OpenSearch reaches this hub's alert webhook (--detect opensearch)")
+	dashboards := fs.String("dashboards-url", os.Getenv("SPIKEWATCH_DASHBOARDS_URL"), "OpenSearch Dashboards URL for alert links")
+	accountsFile := fs.String("accounts", "", "accounts file (YAML or JSON) for alert enrichment instead of AWS Organizations")
+	useOrgs := fs.Bool("organizations", os.Getenv("SPIKEWATCH_ORGANIZATIONS") == "true", "enrich alerts from AWS Organizations (account name, OU, tags)")
 	osURL := fs.String("opensearch", envOr("SPIKEWATCH_OPENSEARCH_URL", "http://127.0.0.1:9200"), "OpenSearch URL")
 	osUser := fs.String("opensearch-user", os.Getenv("SPIKEWATCH_OPENSEARCH_USER"), "OpenSearch basic-auth user")
 	prefix := fs.String("index-prefix", "spikewatch", "index name prefix")
@@ -84,10 +95,32 @@ func Hub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		cfg.TLS = creds
 	}
-	h, err := hub.New(cfg, hub.Settings{Logger: log, Search: sc, Catalog: cat, Auth: &auth})
+	set := hub.Settings{Logger: log, Search: sc, Catalog: cat, Auth: &auth}
+	var background []func(context.Context) error
+	if *detectMode != "off" {
+		as, bg, err := alertSide(ctx, log, sc, cat, alertFlags{
+			mode: *detectMode, prefix: *prefix, windowDelay: *windowDelay, snsTopic: *snsTopic, awsEndpoint: *awsEndpoint,
+			sinkURL: *webhookURL, sinkSecret: *webhookSinkSecret, monitorSecret: *monitorSecret, publicURL: *publicURL,
+			dashboards: *dashboards, accounts: *accountsFile, organizations: *useOrgs,
+		})
+		if err != nil {
+			log.Error("alerts", "err", err)
+			return 1
+		}
+		set.Alerts = as
+		background = bg
+	}
+	h, err := hub.New(cfg, set)
 	if err != nil {
 		log.Error("hub", "err", err)
 		return 2
+	}
+	for _, run := range background {
+		go func() {
+			if err := run(ctx); err != nil && ctx.Err() == nil {
+				log.Error("background task", "err", err)
+			}
+		}()
 	}
 	if err := h.Run(ctx); err != nil {
 		log.Error("hub", "err", err)

@@ -183,9 +183,10 @@ func (c *Client) EnsureIndex(ctx context.Context, name string, mappings map[stri
 	return err
 }
 
-// PutDoc writes a document with an id (refresh=wait_for so reads see it).
+// PutDoc writes a document with an id. It is searchable after the index's next refresh (call
+// Refresh before a search that must see it); GetDoc sees it at once.
 func (c *Client) PutDoc(ctx context.Context, index, id string, doc any) error {
-	return c.Do(ctx, http.MethodPut, "/"+index+"/_doc/"+id+"?refresh=wait_for", doc, nil)
+	return c.Do(ctx, http.MethodPut, "/"+index+"/_doc/"+id, doc, nil)
 }
 
 // GetDoc reads a document's source into out; ErrNotFound when absent.
