@@ -130,6 +130,11 @@ type Live struct {
 	Now         func() time.Time
 	// Warmup is how much history is replayed into the models at start.
 	Warmup time.Duration
+	// Catchup is how many of the last minutes before start are scored (not just learned), so a
+	// spike during a hub restart still alerts. Default 15 minutes.
+	Catchup time.Duration
+	// Tick is how often the loop looks for newly final minutes. Default 5 seconds.
+	Tick time.Duration
 
 	det   *detect.Detector
 	known map[Key]bool
@@ -144,14 +149,20 @@ func (l *Live) Run(ctx context.Context) error {
 	if l.Warmup == 0 {
 		l.Warmup = 24 * time.Hour
 	}
+	if l.Catchup == 0 {
+		l.Catchup = 15 * time.Minute
+	}
+	if l.Tick == 0 {
+		l.Tick = 5 * time.Second
+	}
 	l.det = detect.New(l.Config)
 	l.known = map[Key]bool{}
-	end := l.Now().Add(-l.WindowDelay).Truncate(time.Minute)
+	end := l.Now().Add(-l.WindowDelay).Truncate(time.Minute).Add(-l.Catchup)
 	if err := l.warm(ctx, end.Add(-l.Warmup), end); err != nil && ctx.Err() == nil {
 		l.Log.Warn("detector warm-up incomplete", "err", err)
 	}
 	l.next = end
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(l.Tick)
 	defer t.Stop()
 	for {
 		for !l.Now().Add(-l.WindowDelay).Before(l.next.Add(time.Minute)) {
@@ -202,6 +213,7 @@ func (l *Live) Step(ctx context.Context, minute time.Time) error {
 	for k := range vals {
 		l.known[k] = true
 	}
+	l.Log.Debug("scoring minute", "minute", minute, "keys_with_counts", len(vals), "keys", len(l.known))
 	for k := range l.known {
 		r := l.det.Update(k.String(), minute, vals[k])
 		if r.Grade <= 0 {
