@@ -216,7 +216,9 @@ func (m *Manager) transition(ctx context.Context, a *Alert, kind string, at time
 	m.mu.Lock()
 	a.Events = append(a.Events, Event{Time: at, Kind: kind, Severity: a.Severity})
 	m.mu.Unlock()
-	if kind != "resolved" && m.enricher != nil {
+	// Enrich at every transition: at opening the window is the first minutes (what is known
+	// then), at resolution it is the whole spike, kept in the alert history.
+	if m.enricher != nil {
 		e, err := m.enricher.Enrich(ctx, a)
 		if err != nil {
 			m.log.Warn("enrichment incomplete", "alert", a.ID, "err", err)

@@ -125,6 +125,10 @@ func (e *SearchEnricher) Enrich(ctx context.Context, a *Alert) (*Enrichment, err
 		if api.Cost.Model == "lambda_requests" {
 			excess = float64(en.During.Calls - en.Median7d.Calls)
 		}
+		// Failed calls (vCPU limits, capacity) created nothing: count only the share that succeeded.
+		if en.During.Calls > 0 && api.Cost.Model != "lambda_requests" {
+			excess *= float64(en.During.Calls-en.During.Errors) / float64(en.During.Calls)
+		}
 		shares := make([]pricing.Share, len(en.Types))
 		for i, t := range en.Types {
 			shares[i] = pricing.Share{Value: t.Value, Count: t.Count}
