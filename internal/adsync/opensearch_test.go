@@ -52,8 +52,8 @@ func TestMonitorQueryAndMessageOnOpenSearch(t *testing.T) {
 		exec                        time.Duration
 	}
 	docs := []res{
-		{"det-1", "111111111111", "fn-a", "", 0.91, 0.8, -time.Minute},        // fires
-		{"det-1", "111111111111", "fn-a", "", 0.3, 0.85, -2 * time.Minute},    // same bucket, lower grade
+		{"det-1", "111111111111", "fn-a", "", 0.91, 0.95, -time.Minute},       // fires
+		{"det-1", "111111111111", "fn-a", "", 0.3, 0.97, -2 * time.Minute},    // same bucket, lower grade
 		{"det-1", "222222222222", "fn-b", "", 0.5, 0.9, -time.Minute},         // below min grade
 		{"det-1", "333333333333", "fn-c", "task-9", 0.95, 0.95, -time.Minute}, // historical: ignored
 		{"det-1", "444444444444", "fn-d", "", 0.99, 0.99, -10 * time.Minute},  // before the lookback
@@ -164,8 +164,8 @@ func TestMonitorQueryAndMessageOnOpenSearch(t *testing.T) {
 		t.Fatalf("alerts %+v, %v\n%s", alerts, err, msg.Out)
 	}
 	a := alerts[0]
-	if !a.Found || a.Category != "NEW" || a.AccountID != "111111111111" || a.Entity != "fn-a" || a.Grade != 0.91 || a.Confidence != 0.85 {
-		t.Errorf("alert %+v, want 111111111111/fn-a NEW grade 0.91 confidence 0.85 (the max of the bucket)", a)
+	if !a.Found || a.Category != "NEW" || a.AccountID != "111111111111" || a.Entity != "fn-a" || a.Grade != 0.91 || a.Confidence != 0.97 {
+		t.Errorf("alert %+v, want 111111111111/fn-a NEW grade 0.91 confidence 0.97 (the max of the bucket)", a)
 	}
 	if want := now.Add(-8 * time.Minute); !a.Start.Equal(want) || !a.End.Equal(now.Add(-6*time.Minute)) {
 		t.Errorf("anomaly window %s - %s, want %s - %s", a.Start, a.End, want, now.Add(-6*time.Minute))
