@@ -22,6 +22,7 @@ commands:
   generate        write a realistic multi-account CloudTrail workload with incidents
   totals          what the hub indexed, per account and API
   backtest        replay CloudTrail through agent, hub and detectors: what would have alerted
+  dashboards      export or import the OpenSearch Dashboards saved objects
   version         print the version
 
 Run 'spikewatch <command> -h' for a command's flags.
@@ -48,6 +49,8 @@ func main() {
 		code = cli.Hub(ctx, args, os.Stdout, os.Stderr)
 	case "generate":
 		code = cli.Generate(ctx, args, os.Stdout, os.Stderr)
+	case "dashboards":
+		code = cli.Dashboards(ctx, args, os.Stdout, os.Stderr)
 	case "backtest":
 		code = cli.Backtest(ctx, args, os.Stdout, os.Stderr)
 	case "totals":
