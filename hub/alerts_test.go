@@ -84,7 +84,7 @@ func TestWebhookToSNSPerAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := startHubWithAlerts(t, e, &hub.AlertSettings{Manager: m, Store: store})
+	h := startHub(t, e, hubOpts{alerts: &hub.AlertSettings{Manager: m, Store: store}})
 
 	spike := time.Date(2026, 11, 3, 14, 0, 0, 0, time.UTC)
 	s := openStream(ctx, t, h.GRPCAddr(), token)
@@ -210,25 +210,4 @@ func receive(ctx context.Context, t *testing.T, c *sqs.Client, url string, want 
 		out = append(out, r.Messages...)
 	}
 	return out
-}
-
-func startHubWithAlerts(t *testing.T, e *ostest.Env, as *hub.AlertSettings) *hub.Hub {
-	t.Helper()
-	sc, _ := search.New(search.Config{URL: e.URL})
-	var auth hub.DevTokens
-	_ = auth.Add(token + "=*")
-	h, err := hub.New(hub.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", IndexPrefix: e.Prefix},
-		hub.Settings{Logger: quietLogger(), Search: sc, Auth: &auth, Alerts: as})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(ostest.Context(t, time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = h.Shutdown(ctx)
-	})
-	return h
 }

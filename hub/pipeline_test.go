@@ -45,6 +45,7 @@ type hubOpts struct {
 	osURL  string
 	tokens []string
 	addr   string
+	alerts *hub.AlertSettings
 }
 
 func startHub(t testing.TB, e *ostest.Env, o hubOpts) *hub.Hub {
@@ -70,7 +71,7 @@ func startHub(t testing.TB, e *ostest.Env, o hubOpts) *hub.Hub {
 		o.addr = "127.0.0.1:0"
 	}
 	h, err := hub.New(hub.Config{GRPCAddr: o.addr, HTTPAddr: "127.0.0.1:0", IndexPrefix: e.Prefix, BulkTimeout: 5 * time.Second},
-		hub.Settings{Logger: quietLogger(), Search: sc, Auth: &auth})
+		hub.Settings{Logger: quietLogger(), Search: sc, Auth: &auth, Alerts: o.alerts})
 	if err != nil {
 		t.Fatal(err)
 	}

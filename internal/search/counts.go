@@ -197,18 +197,46 @@ type CountTotal struct {
 // entity over all counts indices of prefix (a composite aggregation, paged).
 func (c *Client) SumCounts(ctx context.Context, prefix string) ([]CountTotal, error) {
 	var out []CountTotal
+	sources := []any{
+		map[string]any{"minute": map[string]any{"terms": map[string]any{"field": "@timestamp"}}},
+		map[string]any{"account": map[string]any{"terms": map[string]any{"field": "account_id"}}},
+		map[string]any{"region": map[string]any{"terms": map[string]any{"field": "region"}}},
+		map[string]any{"api": map[string]any{"terms": map[string]any{"field": "api"}}},
+		map[string]any{"entity": map[string]any{"terms": map[string]any{"field": "entity"}}},
+	}
+	err := c.sumComposite(ctx, prefix, nil, sources, 5000, func(b sumBucket) error {
+		out = append(out, CountTotal{
+			Minute: time.UnixMilli(b.Key.Minute).UTC(), AccountID: b.Key.Account, Region: b.Key.Region, API: b.Key.API, Entity: b.Key.Entity,
+			Calls: int64(b.Calls.Value), Units: int64(b.Units.Value), Errors: int64(b.Errors.Value),
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sum counts: %w", err)
+	}
+	return out, nil
+}
+
+// sumBucket is one bucket of sumComposite: the key fields the sources name, and the sums.
+type sumBucket struct {
+	Key struct {
+		Minute  int64  `json:"minute"`
+		Account string `json:"account"`
+		Region  string `json:"region"`
+		API     string `json:"api"`
+		Entity  string `json:"entity"`
+	} `json:"key"`
+	Calls  struct{ Value float64 } `json:"calls"`
+	Units  struct{ Value float64 } `json:"units"`
+	Errors struct{ Value float64 } `json:"errors"`
+}
+
+// sumComposite pages through a composite aggregation over the counts indices of prefix, with the
+// sums of calls, units and errors in every bucket.
+func (c *Client) sumComposite(ctx context.Context, prefix string, query map[string]any, sources []any, size int, fn func(sumBucket) error) error {
 	var after map[string]any
 	for {
-		comp := map[string]any{
-			"size": 5000,
-			"sources": []any{
-				map[string]any{"minute": map[string]any{"terms": map[string]any{"field": "@timestamp"}}},
-				map[string]any{"account": map[string]any{"terms": map[string]any{"field": "account_id"}}},
-				map[string]any{"region": map[string]any{"terms": map[string]any{"field": "region"}}},
-				map[string]any{"api": map[string]any{"terms": map[string]any{"field": "api"}}},
-				map[string]any{"entity": map[string]any{"terms": map[string]any{"field": "entity"}}},
-			},
-		}
+		comp := map[string]any{"size": size, "sources": sources}
 		if after != nil {
 			comp["after"] = after
 		}
@@ -220,38 +248,27 @@ func (c *Client) SumCounts(ctx context.Context, prefix string) ([]CountTotal, er
 				"errors": map[string]any{"sum": map[string]any{"field": "errors"}},
 			},
 		}}}
+		if query != nil {
+			body["query"] = query
+		}
 		var resp struct {
 			Aggs struct {
 				K struct {
 					AfterKey map[string]any `json:"after_key"`
-					Buckets  []struct {
-						Key struct {
-							Minute  int64  `json:"minute"`
-							Account string `json:"account"`
-							Region  string `json:"region"`
-							API     string `json:"api"`
-							Entity  string `json:"entity"`
-						} `json:"key"`
-						Calls  struct{ Value float64 } `json:"calls"`
-						Units  struct{ Value float64 } `json:"units"`
-						Errors struct{ Value float64 } `json:"errors"`
-					} `json:"buckets"`
+					Buckets  []sumBucket    `json:"buckets"`
 				} `json:"k"`
 			} `json:"aggregations"`
 		}
-		err := c.Do(ctx, http.MethodPost, "/"+prefix+"-counts-*/_search?ignore_unavailable=true&allow_no_indices=true", body, &resp)
-		if err != nil {
-			return nil, fmt.Errorf("sum counts: %w", err)
+		if err := c.Do(ctx, http.MethodPost, "/"+prefix+"-counts-*/_search?ignore_unavailable=true&allow_no_indices=true", body, &resp); err != nil {
+			return err
 		}
 		for _, b := range resp.Aggs.K.Buckets {
-			out = append(out, CountTotal{
-				Minute: time.UnixMilli(b.Key.Minute).UTC(), AccountID: b.Key.Account, Region: b.Key.Region,
-				API: b.Key.API, Entity: b.Key.Entity,
-				Calls: int64(b.Calls.Value), Units: int64(b.Units.Value), Errors: int64(b.Errors.Value),
-			})
+			if err := fn(b); err != nil {
+				return err
+			}
 		}
 		if len(resp.Aggs.K.Buckets) == 0 || resp.Aggs.K.AfterKey == nil {
-			return out, nil
+			return nil
 		}
 		after = resp.Aggs.K.AfterKey
 	}

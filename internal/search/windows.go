@@ -112,62 +112,24 @@ type SeriesPoint struct {
 	Units     int64
 }
 
-// Series returns per-minute sums per account, API and entity in [from, to), in key then time order
-// is not guaranteed: callers group. It pages through a composite aggregation.
+// Series returns per-minute sums per account, API and entity in [from, to), in no particular
+// order (callers group). It pages through a composite aggregation.
 func (c *Client) Series(ctx context.Context, prefix string, from, to time.Time, fn func(SeriesPoint) error) error {
-	var after map[string]any
-	for {
-		comp := map[string]any{
-			"size": 10000,
-			"sources": []any{
-				map[string]any{"api": map[string]any{"terms": map[string]any{"field": "api"}}},
-				map[string]any{"account": map[string]any{"terms": map[string]any{"field": "account_id"}}},
-				map[string]any{"entity": map[string]any{"terms": map[string]any{"field": "entity"}}},
-				map[string]any{"minute": map[string]any{"date_histogram": map[string]any{"field": "@timestamp", "fixed_interval": "1m"}}},
-			},
-		}
-		if after != nil {
-			comp["after"] = after
-		}
-		body := map[string]any{
-			"size":  0,
-			"query": map[string]any{"range": map[string]any{"@timestamp": map[string]any{"gte": from.UTC().Format(time.RFC3339), "lt": to.UTC().Format(time.RFC3339)}}},
-			"aggs": map[string]any{"k": map[string]any{"composite": comp, "aggs": map[string]any{
-				"calls": map[string]any{"sum": map[string]any{"field": "calls"}},
-				"units": map[string]any{"sum": map[string]any{"field": "units"}},
-			}}},
-		}
-		var resp struct {
-			Aggs struct {
-				K struct {
-					AfterKey map[string]any `json:"after_key"`
-					Buckets  []struct {
-						Key struct {
-							API     string `json:"api"`
-							Account string `json:"account"`
-							Entity  string `json:"entity"`
-							Minute  int64  `json:"minute"`
-						} `json:"key"`
-						Calls struct{ Value float64 } `json:"calls"`
-						Units struct{ Value float64 } `json:"units"`
-					} `json:"buckets"`
-				} `json:"k"`
-			} `json:"aggregations"`
-		}
-		if err := c.Do(ctx, http.MethodPost, "/"+prefix+"-counts-*/_search?ignore_unavailable=true&allow_no_indices=true", body, &resp); err != nil {
-			return fmt.Errorf("series: %w", err)
-		}
-		for _, b := range resp.Aggs.K.Buckets {
-			if err := fn(SeriesPoint{Minute: time.UnixMilli(b.Key.Minute).UTC(), AccountID: b.Key.Account, API: b.Key.API, Entity: b.Key.Entity,
-				Calls: int64(b.Calls.Value), Units: int64(b.Units.Value)}); err != nil {
-				return err
-			}
-		}
-		if len(resp.Aggs.K.Buckets) == 0 || resp.Aggs.K.AfterKey == nil {
-			return nil
-		}
-		after = resp.Aggs.K.AfterKey
+	sources := []any{
+		map[string]any{"api": map[string]any{"terms": map[string]any{"field": "api"}}},
+		map[string]any{"account": map[string]any{"terms": map[string]any{"field": "account_id"}}},
+		map[string]any{"entity": map[string]any{"terms": map[string]any{"field": "entity"}}},
+		map[string]any{"minute": map[string]any{"date_histogram": map[string]any{"field": "@timestamp", "fixed_interval": "1m"}}},
 	}
+	query := map[string]any{"range": map[string]any{"@timestamp": map[string]any{"gte": from.UTC().Format(time.RFC3339), "lt": to.UTC().Format(time.RFC3339)}}}
+	err := c.sumComposite(ctx, prefix, query, sources, 10000, func(b sumBucket) error {
+		return fn(SeriesPoint{Minute: time.UnixMilli(b.Key.Minute).UTC(), AccountID: b.Key.Account, API: b.Key.API, Entity: b.Key.Entity,
+			Calls: int64(b.Calls.Value), Units: int64(b.Units.Value)})
+	})
+	if err != nil {
+		return fmt.Errorf("series: %w", err)
+	}
+	return nil
 }
 
 // EnsureIndex creates an index with a mapping unless it exists.
