@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -376,6 +377,22 @@ func TestMalformedBatchesAndGarbage(t *testing.T) {
 	got := indexed(t, e)
 	if len(got) != 1 {
 		t.Fatalf("want only the good count indexed, got %v", got)
+	}
+	// Every refusal is counted.
+	resp, err := http.Get("http://" + h.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		fmt.Sprintf(`spikewatch_hub_batches_rejected_total{reason="invalid"} %d`, len(cases)),
+		`spikewatch_hub_stream_errors_total{reason="no_hello"} 1`,
+		`spikewatch_hub_batches_total{status="accepted"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }
 
