@@ -133,7 +133,7 @@ func (s *StreamSource) Run(ctx context.Context, _ func(string) bool, emit func(c
 	}
 	errc := make(chan error, 1)
 	go func() {
-		errc <- cloudtrail.Decode(s.R, cloudtrail.Options{}, func(ev *cloudtrail.Event) error {
+		errc <- cloudtrail.Decode(s.R, replay.DecodeOptions(s.Catalog, nil), func(ev *cloudtrail.Event) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

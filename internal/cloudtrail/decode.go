@@ -59,6 +59,13 @@ type Options struct {
 	MaxEventBytes int
 	// MaxInputBytes is the most data read from one input after decompression; 1 GiB when 0.
 	MaxInputBytes int64
+	// Want, when set, lets a reader that only needs some APIs skip the others cheaply: a plain
+	// CloudTrail record whose top-level eventSource and eventName Want refuses is neither decoded
+	// nor emitted, only counted in Skipped. Records whose two fields cannot be told from the raw
+	// bytes, envelopes (EventBridge, SQS) and everything Want accepts are decoded as usual.
+	Want func(eventSource, eventName string) bool
+	// Skipped, when set, is increased once for every record Want skipped.
+	Skipped *int64
 }
 
 const (

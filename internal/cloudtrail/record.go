@@ -1,6 +1,7 @@
 package cloudtrail
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +41,12 @@ type wireRecord struct {
 
 // record decodes one record and emits or rejects it. It returns errStop when emit failed.
 func (d *decoder) record(raw []byte, idx int) error {
+	if d.opts.Want != nil && skippable(raw, d.opts.Want) {
+		if d.opts.Skipped != nil {
+			*d.opts.Skipped++
+		}
+		return nil
+	}
 	var w wireRecord
 	if reason, detail := decodeObject(raw, &w); reason != "" {
 		d.rejectf(reason, idx, "%s", detail)
@@ -236,4 +243,137 @@ func isAccountID(s string) bool {
 // quote quotes a value taken from the input for a Detail, shortened to a few dozen bytes.
 func quote(v string) string {
 	return strconv.Quote(clip(v, 48))
+}
+
+var (
+	keySource     = []byte(`"eventSource"`)
+	keyName       = []byte(`"eventName"`)
+	keyDetailType = []byte(`"detail-type"`)
+)
+
+// skippable tells, from the raw bytes alone, that a record is a plain CloudTrail event that want
+// refuses. It looks only at the record's top level: it walks the object's keys, skipping nested
+// values without decoding them, so a nested "eventSource" cannot fool it. Anything unusual (an
+// envelope, escapes in the values, a malformed record) returns false and is decoded as usual.
+func skippable(raw []byte, want func(string, string) bool) bool {
+	if !bytes.Contains(raw, keySource) || bytes.Contains(raw, keyDetailType) {
+		return false
+	}
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return false
+	}
+	i++
+	var source, name string
+	var haveSource, haveName bool
+	for {
+		i = skipSpace(raw, i)
+		if i >= len(raw) || raw[i] != '"' {
+			return false
+		}
+		kEnd := stringEnd(raw, i)
+		if kEnd < 0 {
+			return false
+		}
+		key := raw[i:kEnd]
+		i = skipSpace(raw, kEnd)
+		if i >= len(raw) || raw[i] != ':' {
+			return false
+		}
+		i = skipSpace(raw, i+1)
+		vEnd := valueEnd(raw, i)
+		if vEnd < 0 {
+			return false
+		}
+		// encoding/json matches keys without regard to case: so does this.
+		isSource, isName := bytes.EqualFold(key, keySource), bytes.EqualFold(key, keyName)
+		if isSource || isName {
+			v := raw[i:vEnd]
+			if len(v) < 2 || v[0] != '"' || bytes.IndexByte(v, '\\') >= 0 {
+				return false
+			}
+			// A repeated key is decoded last-wins: leave such records to the decoder.
+			if (isSource && haveSource) || (isName && haveName) {
+				return false
+			}
+			if isSource {
+				source, haveSource = string(v[1:len(v)-1]), true
+			} else {
+				name, haveName = string(v[1:len(v)-1]), true
+			}
+		}
+		i = skipSpace(raw, vEnd)
+		if i >= len(raw) {
+			return false
+		}
+		if raw[i] == '}' {
+			// The whole top level was read: both fields once each, or nothing to go on.
+			return haveSource && haveName && source != "aws:sqs" && !want(source, name)
+		}
+		if raw[i] != ',' {
+			return false
+		}
+		i++
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the JSON string starting at b[i] ('"'), or -1.
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// valueEnd returns the index just past the JSON value starting at b[i], or -1. Nested objects and
+// arrays are skipped by depth, strings by their quotes; scalars end at a delimiter.
+func valueEnd(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				e := stringEnd(b, j)
+				if e < 0 {
+					return -1
+				}
+				j = e - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	default:
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\r' && b[j] != '\t' {
+			j++
+		}
+		if j == i {
+			return -1
+		}
+		return j
+	}
 }

@@ -162,7 +162,8 @@ func CountFile(f File, cat *catalog.Catalog, opts counting.Options) Result {
 		}
 		res.Stats.Rejected[string(r.Reason)]++
 	}
-	err = cloudtrail.Decode(fh, cloudtrail.Options{}, func(ev *cloudtrail.Event) error {
+	var skipped int64
+	err = cloudtrail.Decode(fh, DecodeOptions(cat, &skipped), func(ev *cloudtrail.Event) error {
 		res.Stats.Events++
 		matched, reason := Add(c, cat, ev)
 		if reason != "" {
@@ -180,8 +181,21 @@ func CountFile(f File, cat *catalog.Catalog, opts counting.Options) Result {
 		res.Err = fmt.Errorf("read %s: %w", f.Path, err)
 		res.Stats.ReadError++
 	}
+	res.Stats.Events += skipped
 	res.Counts = c.Drain()
 	return res
+}
+
+// DecodeOptions makes the decoder skip, without decoding them, the plain CloudTrail records of
+// APIs the catalog does not monitor (most of a trail); skipped counts them.
+func DecodeOptions(cat *catalog.Catalog, skipped *int64) cloudtrail.Options {
+	return cloudtrail.Options{
+		Want: func(source, name string) bool {
+			_, ok := cat.Lookup(source, name)
+			return ok
+		},
+		Skipped: skipped,
+	}
 }
 
 // ReasonBadRegion: a monitored event whose awsRegion is not a region name; counting it would make
