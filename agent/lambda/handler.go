@@ -75,9 +75,10 @@ type ItemFailure struct {
 
 // Handler counts the CloudTrail events of SQS batches and streams the counts to the hub.
 type Handler struct {
-	cfg agent.Config
-	cat *catalog.Catalog
-	log *slog.Logger
+	cfg     agent.Config
+	cat     *catalog.Catalog
+	log     *slog.Logger // the handler's
+	baseLog *slog.Logger // the agent's (it adds its own component)
 
 	// Margin is how long before the invocation's deadline the agent stops (DefaultMargin when 0;
 	// at most a tenth of the time left).
@@ -106,7 +107,7 @@ func NewHandler(cfg agent.Config, cat *catalog.Catalog, log *slog.Logger) (*Hand
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{cfg: cfg, cat: cat, log: log.With("component", "lambda")}, nil
+	return &Handler{cfg: cfg, cat: cat, log: log.With("component", "lambda"), baseLog: log}, nil
 }
 
 // sqsEvent is the part of the SQS Lambda event the handler reads.
@@ -250,7 +251,8 @@ func (h *Handler) read(c *counting.Counter, m *message, body string, st *invocat
 		rejected[reason]++
 		st.reject(reason)
 	}
-	err := cloudtrail.Decode(strings.NewReader(body), cloudtrail.Options{}, func(ev *cloudtrail.Event) error {
+	var skipped int64 // plain CloudTrail records of unmonitored APIs, skipped undecoded
+	err := cloudtrail.Decode(strings.NewReader(body), replay.DecodeOptions(h.cat, &skipped), func(ev *cloudtrail.Event) error {
 		events++
 		ok, reason := replay.Add(c, h.cat, ev)
 		if reason != "" {
@@ -265,6 +267,7 @@ func (h *Handler) read(c *counting.Counter, m *message, body string, st *invocat
 		h.log.Debug("event rejected", "message_id", m.id, "reason", r.Reason, "detail", r.Detail)
 	})
 	counts := c.Drain() // always, so that a failed read leaves nothing behind for the next message
+	events += skipped
 	st.events += events
 	if err != nil {
 		m.err = fmt.Errorf("message %s: read body: %w", m.id, err)
@@ -282,7 +285,7 @@ func (h *Handler) read(c *counting.Counter, m *message, body string, st *invocat
 
 // send runs an agent over the messages' units until every batch is settled or ctx ends.
 func (h *Handler) send(ctx context.Context, units []*message, stats *agent.Stats) error {
-	a, err := agent.New(h.cfg, agent.Settings{Logger: h.log, Catalog: h.cat, Stats: stats})
+	a, err := agent.New(h.cfg, agent.Settings{Logger: h.baseLog, Catalog: h.cat, Stats: stats})
 	if err != nil {
 		return fmt.Errorf("lambda: %w", err)
 	}
