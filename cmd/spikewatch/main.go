@@ -23,6 +23,7 @@ commands:
   totals          what the hub indexed, per account and API
   backtest        replay CloudTrail through agent, hub and detectors: what would have alerted
   dashboards      export or import the OpenSearch Dashboards saved objects
+  lambda          run as the agent's AWS Lambda function (SQS batches; the zip's bootstrap)
   version         print the version
 
 Run 'spikewatch <command> -h' for a command's flags.
@@ -31,6 +32,10 @@ Run 'spikewatch <command> -h' for a command's flags.
 var version = "dev"
 
 func main() {
+	// In AWS Lambda the deployment zip's bootstrap is this binary, started without arguments.
+	if len(os.Args) < 2 && os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		os.Args = append(os.Args, "lambda")
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
@@ -49,6 +54,8 @@ func main() {
 		code = cli.Hub(ctx, args, os.Stdout, os.Stderr)
 	case "generate":
 		code = cli.Generate(ctx, args, os.Stdout, os.Stderr)
+	case "lambda":
+		code = cli.Lambda(ctx, args, os.Stdout, os.Stderr)
 	case "dashboards":
 		code = cli.Dashboards(ctx, args, os.Stdout, os.Stderr)
 	case "backtest":
