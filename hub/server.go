@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,8 @@ type Config struct {
 	TLS credentials.TransportCredentials
 	// HubID names this replica.
 	HubID string
+	// StreamConcurrency bounds the batches of one stream indexed at once (default 4).
+	StreamConcurrency int
 }
 
 // Settings is what the hub's code wires in.
@@ -106,6 +109,9 @@ func New(cfg Config, set Settings) (*Hub, error) {
 	}
 	if cfg.HubID == "" {
 		cfg.HubID = "hub"
+	}
+	if cfg.StreamConcurrency <= 0 {
+		cfg.StreamConcurrency = 4
 	}
 	if set.Catalog == nil {
 		set.Catalog = catalog.Default()
@@ -315,11 +321,31 @@ func (h *Hub) Stream(stream pb.IngestService_StreamServer) error {
 	}
 	log.Info("agent connected", "version", hello.AgentVersion)
 
-	retry := time.Second
+	// Batches of one stream are indexed concurrently (up to StreamConcurrency): the agent keeps
+	// several in flight, and acks may come back in any order (they carry the batch's seq).
+	var (
+		sendMu  sync.Mutex
+		retryMu sync.Mutex
+		retry   = time.Second
+		wg      sync.WaitGroup
+		sendErr = make(chan error, 1)
+		slots   = make(chan struct{}, h.cfg.StreamConcurrency)
+	)
+	send := func(r *pb.StreamResponse) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		return stream.Send(r)
+	}
+	defer wg.Wait()
 	for {
 		req, err := stream.Recv()
 		if err != nil {
 			return h.streamEnd(log, err)
+		}
+		select {
+		case err := <-sendErr:
+			return h.streamEnd(log, err)
+		default:
 		}
 		switch msg := req.Msg.(type) {
 		case *pb.StreamRequest_Heartbeat:
@@ -328,20 +354,40 @@ func (h *Hub) Stream(stream pb.IngestService_StreamServer) error {
 			h.m.streamErrors.WithLabelValues("second_hello").Inc()
 			return status.Error(codes.InvalidArgument, "spikewatch: hello sent twice")
 		case *pb.StreamRequest_Batch:
-			ack := h.handleBatch(ctx, log, id, agentID, msg.Batch)
-			if ack.Status == pb.AckStatus_ACK_STATUS_RETRY {
-				if err := stream.Send(&pb.StreamResponse{Msg: &pb.StreamResponse_FlowControl{FlowControl: &pb.FlowControl{
-					RetryAfter: durationpb.New(retry), Reason: ack.Error,
-				}}}); err != nil {
-					return h.streamEnd(log, err)
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return h.streamEnd(log, ctx.Err())
+			}
+			wg.Add(1)
+			go func(b *pb.CountBatch) {
+				defer wg.Done()
+				defer func() { <-slots }()
+				ack := h.handleBatch(ctx, log, id, agentID, b)
+				var err error
+				if ack.Status == pb.AckStatus_ACK_STATUS_RETRY {
+					retryMu.Lock()
+					d := retry
+					retry = min(retry*2, 15*time.Second)
+					retryMu.Unlock()
+					err = send(&pb.StreamResponse{Msg: &pb.StreamResponse_FlowControl{FlowControl: &pb.FlowControl{
+						RetryAfter: durationpb.New(d), Reason: ack.Error,
+					}}})
+				} else {
+					retryMu.Lock()
+					retry = time.Second
+					retryMu.Unlock()
 				}
-				retry = min(retry*2, 15*time.Second)
-			} else {
-				retry = time.Second
-			}
-			if err := stream.Send(&pb.StreamResponse{Msg: &pb.StreamResponse_Ack{Ack: ack}}); err != nil {
-				return h.streamEnd(log, err)
-			}
+				if err == nil {
+					err = send(&pb.StreamResponse{Msg: &pb.StreamResponse_Ack{Ack: ack}})
+				}
+				if err != nil {
+					select {
+					case sendErr <- err:
+					default:
+					}
+				}
+			}(msg.Batch)
 		default:
 			h.m.streamErrors.WithLabelValues("unknown_message").Inc()
 			return status.Error(codes.InvalidArgument, "spikewatch: empty or unknown message")
