@@ -5,6 +5,7 @@ BUF := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
 OS_PORT ?= 9200
 export SPIKEWATCH_OPENSEARCH_URL ?= http://127.0.0.1:$(OS_PORT)
 GOTEST_FLAGS ?= -count=1 -timeout 30m
+FUZZTIME ?= 20s
 
 .PHONY: all build test test-unit test-stacksets lint fmt generate bench fuzz demo \
         opensearch-up opensearch-down opensearch-status opensearch-reset synth deploy clean
@@ -44,7 +45,7 @@ bench: ## benchmarks (numbers go into docs/benchmarks.md)
 fuzz: ## a short run of every fuzz target
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$pkg || exit 1; done; done
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done; done
 
 demo: build opensearch-up ## the pipeline on a generated organization
 	./scripts/demo.sh
