@@ -115,7 +115,7 @@ func New(cfg Config, set Settings) (*Agent, error) {
 		return nil, errors.New("agent: no agent id")
 	}
 	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 8
+		cfg.MaxInFlight = 16
 	}
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = 256

@@ -10,6 +10,7 @@ type metrics struct {
 	rejected      *prometheus.CounterVec
 	bulkSeconds   prometheus.Histogram
 	webhooks      *prometheus.CounterVec
+	bulkBatches   prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,6 +29,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spikewatch_hub_alert_webhooks_total",
 		Help: "Alert webhook posts, by outcome (accepted, forbidden, bad_request)."}, []string{"outcome"})
+	m.bulkBatches = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spikewatch_hub_bulk_batches",
+		Help: "Agent batches written by one bulk request.", Buckets: prometheus.ExponentialBuckets(1, 2, 10)})
+	reg.MustRegister(m.bulkBatches)
 	reg.MustRegister(m.streams, m.streamErrors, m.batches, m.countsIndexed, m.rejected, m.bulkSeconds, m.webhooks)
 	return m
 }

@@ -49,7 +49,7 @@ type Config struct {
 	TLS credentials.TransportCredentials
 	// HubID names this replica.
 	HubID string
-	// StreamConcurrency bounds the batches of one stream indexed at once (default 4).
+	// StreamConcurrency bounds the batches of one stream indexed at once (default 8).
 	StreamConcurrency int
 }
 
@@ -81,6 +81,10 @@ type Hub struct {
 	http             *http.Server
 	ready            atomic.Bool
 	alertSecret      string
+
+	bulkCh     chan *bulkJob
+	stopBulker context.CancelFunc
+	bulkerDone chan struct{}
 }
 
 // New checks the configuration and prepares a hub; Start runs it.
@@ -111,7 +115,7 @@ func New(cfg Config, set Settings) (*Hub, error) {
 		cfg.HubID = "hub"
 	}
 	if cfg.StreamConcurrency <= 0 {
-		cfg.StreamConcurrency = 4
+		cfg.StreamConcurrency = 8
 	}
 	if set.Catalog == nil {
 		set.Catalog = catalog.Default()
@@ -126,6 +130,7 @@ func New(cfg Config, set Settings) (*Hub, error) {
 	return &Hub{
 		cfg: cfg, set: set, log: set.Logger.With("component", "hub"), reg: reg, m: newMetrics(reg),
 		bulkSem: make(chan struct{}, cfg.MaxConcurrentBulk), health: health.NewServer(),
+		bulkCh: make(chan *bulkJob, 1024),
 	}, nil
 }
 
@@ -146,6 +151,9 @@ func (h *Hub) Start(ctx context.Context) error {
 	if err := h.set.Search.EnsureCountsTemplate(ctx, h.cfg.IndexPrefix); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
+	bctx, stop := context.WithCancel(context.Background())
+	h.stopBulker, h.bulkerDone = stop, make(chan struct{})
+	go h.bulker(bctx)
 	var err error
 	if h.grpcLis, err = net.Listen("tcp", h.cfg.GRPCAddr); err != nil {
 		return fmt.Errorf("hub: listen %s: %w", h.cfg.GRPCAddr, err)
@@ -232,6 +240,10 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	if h.http != nil {
 		_ = h.http.Shutdown(ctx)
+	}
+	if h.stopBulker != nil {
+		h.stopBulker()
+		<-h.bulkerDone
 	}
 	h.log.Info("hub stopped")
 	return nil
@@ -409,18 +421,19 @@ func (h *Hub) handleBatch(ctx context.Context, log *slog.Logger, id Identity, ag
 		ack.Status, ack.Error = pb.AckStatus_ACK_STATUS_REJECTED, err.Error()
 		return ack
 	}
+	job := &bulkJob{docs: docs, done: make(chan error, 1)}
 	select {
-	case h.bulkSem <- struct{}{}:
+	case h.bulkCh <- job:
 	case <-ctx.Done():
-		ack.Status, ack.Error = pb.AckStatus_ACK_STATUS_RETRY, "hub shutting down"
+		ack.Status, ack.Error = pb.AckStatus_ACK_STATUS_RETRY, "stream ended"
 		return ack
 	}
-	start := time.Now()
-	bctx, cancel := context.WithTimeout(ctx, h.cfg.BulkTimeout)
-	err = h.set.Search.IndexCounts(bctx, h.cfg.IndexPrefix, docs)
-	cancel()
-	<-h.bulkSem
-	h.m.bulkSeconds.Observe(time.Since(start).Seconds())
+	select {
+	case err = <-job.done:
+	case <-ctx.Done():
+		ack.Status, ack.Error = pb.AckStatus_ACK_STATUS_RETRY, "stream ended"
+		return ack
+	}
 	if err != nil {
 		var be *search.BulkError
 		if errors.As(err, &be) && !be.Retryable {
@@ -454,4 +467,65 @@ func (h *Hub) streamEnd(log *slog.Logger, err error) error {
 	h.m.streamErrors.WithLabelValues("recv").Inc()
 	log.Warn("agent stream error", "err", err)
 	return err
+}
+
+// bulkJob is the documents of one batch waiting for a bulk request, and where its outcome goes.
+type bulkJob struct {
+	docs []search.CountDoc
+	done chan error
+}
+
+// bulker writes batches to OpenSearch with at most MaxConcurrentBulk bulk requests in flight. When
+// a slot frees up it takes every batch that queued meanwhile into one request (up to 10,000
+// documents), so many small batches (one CloudTrail file each) cost few requests under load, and a
+// lone batch waits for nothing. Each batch still gets its own outcome: accepted only when all of
+// its items were.
+func (h *Hub) bulker(ctx context.Context) {
+	defer close(h.bulkerDone)
+	const maxDocs = 10000
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		var first *bulkJob
+		select {
+		case first = <-h.bulkCh:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case h.bulkSem <- struct{}{}:
+		case <-ctx.Done():
+			first.done <- fmt.Errorf("hub shutting down: %w", search.ErrUnavailable)
+			return
+		}
+		jobs, n := []*bulkJob{first}, len(first.docs)
+	drain:
+		for n < maxDocs {
+			select {
+			case j := <-h.bulkCh:
+				jobs = append(jobs, j)
+				n += len(j.docs)
+			default:
+				break drain
+			}
+		}
+		wg.Add(1)
+		go func(jobs []*bulkJob) {
+			defer wg.Done()
+			defer func() { <-h.bulkSem }()
+			groups := make([][]search.CountDoc, len(jobs))
+			for i, j := range jobs {
+				groups[i] = j.docs
+			}
+			start := time.Now()
+			bctx, cancel := context.WithTimeout(context.Background(), h.cfg.BulkTimeout)
+			errs := h.set.Search.IndexCountGroups(bctx, h.cfg.IndexPrefix, groups)
+			cancel()
+			h.m.bulkSeconds.Observe(time.Since(start).Seconds())
+			h.m.bulkBatches.Observe(float64(len(jobs)))
+			for i, j := range jobs {
+				j.done <- errs[i]
+			}
+		}(jobs)
+	}
 }

@@ -121,25 +121,43 @@ func (e *BulkError) Is(target error) bool { return target == ErrUnavailable && e
 // IndexCounts writes count documents with one bulk request and checks every item. It returns nil
 // only when OpenSearch accepted all of them.
 func (c *Client) IndexCounts(ctx context.Context, prefix string, docs []CountDoc) error {
-	if len(docs) == 0 {
-		return nil
+	return c.IndexCountGroups(ctx, prefix, [][]CountDoc{docs})[0]
+}
+
+// IndexCountGroups writes several groups of count documents (the batches of several agents) with
+// one bulk request, checks every item, and returns one result per group: nil only when every item
+// of that group was accepted. A failure of the request itself fails every group.
+func (c *Client) IndexCountGroups(ctx context.Context, prefix string, groups [][]CountDoc) []error {
+	errs := make([]error, len(groups))
+	fail := func(err error) []error {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	now := time.Now().UTC()
-	for i := range docs {
-		d := &docs[i]
-		if d.ID == "" {
-			return errors.New("bulk: count document without id")
+	total := 0
+	for _, docs := range groups {
+		for i := range docs {
+			d := &docs[i]
+			if d.ID == "" {
+				return fail(errors.New("bulk: count document without id"))
+			}
+			d.IndexedAt = now
+			meta := map[string]any{"index": map[string]any{"_index": CountsIndex(prefix, d.Timestamp), "_id": d.ID}}
+			if err := enc.Encode(meta); err != nil {
+				return fail(err)
+			}
+			if err := enc.Encode(d); err != nil {
+				return fail(err)
+			}
 		}
-		d.IndexedAt = now
-		meta := map[string]any{"index": map[string]any{"_index": CountsIndex(prefix, d.Timestamp), "_id": d.ID}}
-		if err := enc.Encode(meta); err != nil {
-			return err
-		}
-		if err := enc.Encode(d); err != nil {
-			return err
-		}
+		total += len(docs)
+	}
+	if total == 0 {
+		return errs
 	}
 	var resp struct {
 		Errors bool `json:"errors"`
@@ -152,33 +170,37 @@ func (c *Client) IndexCounts(ctx context.Context, prefix string, docs []CountDoc
 		} `json:"items"`
 	}
 	if err := c.Do(ctx, http.MethodPost, "/_bulk", &buf, &resp); err != nil {
-		return fmt.Errorf("bulk: %w", err)
+		return fail(fmt.Errorf("bulk: %w", err))
 	}
-	if len(resp.Items) != len(docs) {
-		return fmt.Errorf("bulk: %d items answered for %d sent: %w", len(resp.Items), len(docs), ErrUnavailable)
+	if len(resp.Items) != total {
+		return fail(fmt.Errorf("bulk: %d items answered for %d sent: %w", len(resp.Items), total, ErrUnavailable))
 	}
-	be := &BulkError{Total: len(docs), Retryable: true}
-	for _, item := range resp.Items {
-		for _, r := range item {
-			if r.Status >= 200 && r.Status < 300 {
-				continue
-			}
-			be.Failed++
-			if r.Status != http.StatusTooManyRequests && r.Status < 500 {
-				be.Retryable = false
-			}
-			if be.First == "" {
-				be.First = fmt.Sprintf("%d", r.Status)
-				if r.Error != nil {
-					be.First += " " + r.Error.Type + ": " + r.Error.Reason
+	pos := 0
+	for g, docs := range groups {
+		be := &BulkError{Total: len(docs), Retryable: true}
+		for _, item := range resp.Items[pos : pos+len(docs)] {
+			for _, r := range item {
+				if r.Status >= 200 && r.Status < 300 {
+					continue
+				}
+				be.Failed++
+				if r.Status != http.StatusTooManyRequests && r.Status < 500 {
+					be.Retryable = false
+				}
+				if be.First == "" {
+					be.First = fmt.Sprintf("%d", r.Status)
+					if r.Error != nil {
+						be.First += " " + r.Error.Type + ": " + r.Error.Reason
+					}
 				}
 			}
 		}
+		if be.Failed > 0 {
+			errs[g] = be
+		}
+		pos += len(docs)
 	}
-	if be.Failed > 0 {
-		return be
-	}
-	return nil
+	return errs
 }
 
 // CountTotal is a sum of calls, units and errors for one key of a totals query.
