@@ -7,7 +7,7 @@ export SPIKEWATCH_OPENSEARCH_URL ?= http://127.0.0.1:$(OS_PORT)
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 FUZZTIME ?= 20s
 
-.PHONY: all build test test-unit test-stacksets lint fmt generate bench fuzz demo \
+.PHONY: all build test test-deps test-unit test-stacksets lint fmt generate bench fuzz demo \
         opensearch-up opensearch-down opensearch-status opensearch-reset synth deploy clean
 
 all: build
@@ -15,10 +15,13 @@ all: build
 build: ## binaries into bin/
 	$(GO) build -o bin/ ./cmd/...
 
-test: opensearch-up ## every test, against the local OpenSearch (started if needed)
+test: opensearch-up test-deps ## every test, against the local OpenSearch (started if needed)
 	$(GO) vet ./...
 	$(GO) test $(GOTEST_FLAGS) ./...
 	@if [ -f stacksets/go.mod ]; then $(MAKE) test-stacksets; fi
+
+test-deps: ## the pinned Python test tools (moto server, cfn-lint), installed when missing
+	@python3 -c 'import moto, cfnlint' 2>/dev/null || python3 -m pip install -q -r scripts/requirements-test.txt
 
 test-unit: ## tests that need no OpenSearch (integration tests skip)
 	SPIKEWATCH_OPENSEARCH_URL= $(GO) test -count=1 ./...
