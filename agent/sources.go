@@ -47,7 +47,12 @@ type DirSource struct {
 func (s *DirSource) Stats() replay.Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stats
+	st := s.stats
+	st.Rejected = make(map[string]int64, len(s.stats.Rejected))
+	for k, v := range s.stats.Rejected {
+		st.Rejected[k] = v
+	}
+	return st
 }
 
 // Run implements Source.
@@ -106,6 +111,36 @@ type StreamSource struct {
 	Log        *slog.Logger
 	FlushEvery time.Duration
 	MaxKeys    int
+
+	smu   sync.Mutex
+	stats replay.Stats
+}
+
+// Stats returns what the source read so far.
+func (s *StreamSource) Stats() replay.Stats {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	st := s.stats
+	st.Rejected = make(map[string]int64, len(s.stats.Rejected))
+	for k, v := range s.stats.Rejected {
+		st.Rejected[k] = v
+	}
+	return st
+}
+
+func (s *StreamSource) count(matched bool, reason string) {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	s.stats.Events++
+	if matched {
+		s.stats.Matched++
+	}
+	if reason != "" {
+		if s.stats.Rejected == nil {
+			s.stats.Rejected = map[string]int64{}
+		}
+		s.stats.Rejected[reason]++
+	}
 }
 
 // Run implements Source.
@@ -138,9 +173,10 @@ func (s *StreamSource) Run(ctx context.Context, _ func(string) bool, emit func(c
 				return ctx.Err()
 			}
 			mu.Lock()
-			_, reason := replay.Add(c, s.Catalog, ev)
+			matched, reason := replay.Add(c, s.Catalog, ev)
 			full := c.Len() >= s.MaxKeys
 			mu.Unlock()
+			s.count(matched, reason)
 			if reason != "" && s.Log != nil {
 				s.Log.Debug("event not counted", "reason", reason)
 			}
@@ -149,6 +185,7 @@ func (s *StreamSource) Run(ctx context.Context, _ func(string) bool, emit func(c
 			}
 			return nil
 		}, func(r cloudtrail.Rejection) {
+			s.count(false, string(r.Reason))
 			if s.Log != nil {
 				s.Log.Debug("event rejected", "reason", r.Reason, "detail", r.Detail)
 			}

@@ -8,10 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/spikewatch/spikewatch/agent"
@@ -143,6 +147,7 @@ func Agent(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	caFile := fs.String("tls-ca", "", "CA bundle (PEM) to verify the hub")
 	catPath := fs.String("catalog", "", "catalog file (default: the embedded catalog)")
 	logJSON := fs.Bool("log-json", false, "log JSON")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics on this address (e.g. 127.0.0.1:7081)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -180,6 +185,14 @@ func Agent(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		log.Error("agent", "err", err)
 		return 2
 	}
+	if *metricsAddr != "" {
+		stop, err := serveAgentMetrics(ctx, *metricsAddr, a, src, log)
+		if err != nil {
+			log.Error("metrics", "err", err)
+			return 1
+		}
+		defer stop()
+	}
 	err = a.Run(ctx, src)
 	fmt.Fprintf(stderr, "spikewatch agent: batches sent=%d accepted=%d rejected=%d retried=%d reconnects=%d counts acked=%d\n",
 		stats.Sent.Load(), stats.Accepted.Load(), stats.Rejected.Load(), stats.Retried.Load(), stats.Reconnects.Load(), stats.CountsAcked.Load())
@@ -198,4 +211,29 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// serveAgentMetrics serves the agent's /metrics until stop is called.
+func serveAgentMetrics(ctx context.Context, addr string, a *agent.Agent, src agent.Source, log *slog.Logger) (stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	ss, _ := src.(agent.StatsSource)
+	reg.MustRegister(agent.NewCollector(a, ss))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "err", err)
+		}
+	}()
+	log.Info("agent metrics", "addr", l.Addr().String())
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
 }
