@@ -17,7 +17,7 @@ type Collector struct {
 	src   StatsSource
 	a     *Agent
 
-	events, matched, rejected, files, readErrors            *prometheus.Desc
+	events, matched, rejected, files, readErrors             *prometheus.Desc
 	sent, accepted, batchRejected, retried, reconnects, pend *prometheus.Desc
 	countsAcked                                              *prometheus.Desc
 }
