@@ -124,27 +124,58 @@ func reconcileLoop(ctx context.Context, log *slog.Logger, sc *search.Client, cat
 		}
 	}
 	r := adsync.NewReconciler(sc, cat, adsync.Settings{IndexPrefix: f.prefix, WebhookURL: f.publicURL, WebhookSecret: secret}, log)
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
+	reconcile := time.NewTicker(10 * time.Minute)
+	defer reconcile.Stop()
+	// The hub also polls the anomaly results every minute, so an alert whose webhook was lost is
+	// still raised; the alert manager's dedup makes the webhook and the poll agree.
+	poll := time.NewTicker(time.Minute)
+	defer poll.Stop()
+	ids := reconcileOnce(ctx, log, r)
 	for {
-		ok, err := r.Available(ctx)
-		switch {
-		case err != nil:
-			log.Warn("cannot list plugins", "err", err)
-		case !ok:
-			log.Error("the OpenSearch cluster lacks the anomaly detection, alerting or notifications plugin: use --detect builtin")
-		default:
-			rep, err := r.Reconcile(ctx)
-			if err != nil {
-				log.Warn("reconcile", "err", err)
-			} else {
-				log.Info("reconciled", "changes", rep.Changes, "pending", rep.Pending, "hc_limit", rep.HCLimit)
-			}
-		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-reconcile.C:
+			ids = reconcileOnce(ctx, log, r)
+		case <-poll.C:
+			if len(ids) == 0 {
+				continue
+			}
+			found, err := r.Poll(ctx, ids, time.Now().UTC())
+			if err != nil {
+				log.Warn("poll anomaly results", "err", err)
+				continue
+			}
+			for _, an := range found {
+				sig := alerts.Signal{Time: an.Start.Truncate(time.Minute), End: an.End.Truncate(time.Minute), AccountID: an.AccountID, API: an.API,
+					Entity: an.Entity, Grade: an.Grade, Confidence: an.Confidence, Source: "opensearch-ad"}
+				if sig.Time.IsZero() {
+					sig.Time = time.Now().UTC().Truncate(time.Minute)
+				}
+				if err := as.Manager.Observe(ctx, sig); err != nil {
+					log.Warn("polled alert", "err", err)
+				}
+			}
 		}
 	}
+}
+
+// reconcileOnce reconciles when the plugins are there and returns the detector ids.
+func reconcileOnce(ctx context.Context, log *slog.Logger, r *adsync.Reconciler) map[string]string {
+	ok, err := r.Available(ctx)
+	switch {
+	case err != nil:
+		log.Warn("cannot list plugins", "err", err)
+		return nil
+	case !ok:
+		log.Error("the OpenSearch cluster lacks the anomaly detection, alerting or notifications plugin: use --detect builtin")
+		return nil
+	}
+	rep, err := r.Reconcile(ctx)
+	if err != nil {
+		log.Warn("reconcile", "err", err)
+		return nil
+	}
+	log.Info("reconciled", "changes", rep.Changes, "pending", rep.Pending, "hc_limit", rep.HCLimit)
+	return rep.DetectorIDs
 }
