@@ -47,12 +47,7 @@ type DirSource struct {
 func (s *DirSource) Stats() replay.Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.stats
-	st.Rejected = make(map[string]int64, len(s.stats.Rejected))
-	for k, v := range s.stats.Rejected {
-		st.Rejected[k] = v
-	}
-	return st
+	return s.stats.Clone()
 }
 
 // Run implements Source.
@@ -74,16 +69,7 @@ func (s *DirSource) Run(ctx context.Context, skip func(string) bool, emit func(c
 	done := 0
 	return replay.Count(ctx, todo, s.Catalog, counting.Options{}, s.Workers, func(r replay.Result) error {
 		s.mu.Lock()
-		s.stats.Files++
-		s.stats.Events += r.Stats.Events
-		s.stats.Matched += r.Stats.Matched
-		s.stats.ReadError += r.Stats.ReadError
-		for k, v := range r.Stats.Rejected {
-			if s.stats.Rejected == nil {
-				s.stats.Rejected = map[string]int64{}
-			}
-			s.stats.Rejected[k] += v
-		}
+		s.stats.Add(r.Stats)
 		s.mu.Unlock()
 		done++
 		if s.Log != nil && time.Since(last) > 2*time.Second {
@@ -120,12 +106,7 @@ type StreamSource struct {
 func (s *StreamSource) Stats() replay.Stats {
 	s.smu.Lock()
 	defer s.smu.Unlock()
-	st := s.stats
-	st.Rejected = make(map[string]int64, len(s.stats.Rejected))
-	for k, v := range s.stats.Rejected {
-		st.Rejected[k] = v
-	}
-	return st
+	return s.stats.Clone()
 }
 
 func (s *StreamSource) count(matched bool, reason string) {

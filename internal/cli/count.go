@@ -44,24 +44,9 @@ func CountFiles(ctx context.Context, paths []string, cat *catalog.Catalog, worke
 	var st replay.Stats
 	last := time.Now()
 	err = replay.Count(ctx, files, cat, counting.Options{}, workers, func(r replay.Result) error {
-		st.Files++
-		st.Bytes += r.Stats.Bytes
-		st.Events += r.Stats.Events
-		st.Matched += r.Stats.Matched
-		st.ReadError += r.Stats.ReadError
-		for k, v := range r.Stats.Rejected {
-			if st.Rejected == nil {
-				st.Rejected = map[string]int64{}
-			}
-			st.Rejected[k] += v
-		}
-		if r.Err != nil {
-			if progress != nil {
-				fmt.Fprintf(progress, "spikewatch count: %v\n", r.Err)
-			}
-			if st.Rejected == nil {
-				st.Rejected = map[string]int64{}
-			}
+		st.Add(r.Stats)
+		if r.Err != nil && progress != nil {
+			fmt.Fprintf(progress, "spikewatch count: %v\n", r.Err)
 		}
 		for _, c := range r.Counts {
 			table.Add(c)

@@ -123,7 +123,8 @@ type Stats struct {
 	ReadError int64
 }
 
-func (s *Stats) add(o Stats) {
+// Add adds another read's totals to s.
+func (s *Stats) Add(o Stats) {
 	s.Files += o.Files
 	s.Bytes += o.Bytes
 	s.Events += o.Events
@@ -135,6 +136,16 @@ func (s *Stats) add(o Stats) {
 		}
 		s.Rejected[k] += v
 	}
+}
+
+// Clone returns a copy that shares nothing with s.
+func (s Stats) Clone() Stats {
+	c := s
+	c.Rejected = make(map[string]int64, len(s.Rejected))
+	for k, v := range s.Rejected {
+		c.Rejected[k] = v
+	}
+	return c
 }
 
 // Result is the counts of one file.
